@@ -1,0 +1,51 @@
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from llmbook import execute
+
+
+def _write(path, *sources):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_execute_notebook_stores_outputs_in_the_book_environment(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    _write(
+        path,
+        "import os, torch\nprint(os.environ['PYTHONHASHSEED'], os.environ['OMP_NUM_THREADS'])",
+        "print(torch.get_num_threads())",
+        "import pathlib; print(pathlib.Path.cwd().name)",
+    )
+    elapsed = execute.execute_notebook(path)
+    assert elapsed > 0
+    nb = nbformat.read(path, as_version=4)
+    texts = [c.outputs[0]["text"].strip() for c in nb.cells]
+    assert texts == ["0 1", "1", tmp_path.name]
+    assert all(c.execution_count == i + 1 for i, c in enumerate(nb.cells))
+
+
+def test_main_reports_failures_and_times(tmp_path, capsys):
+    _write(tmp_path / "good.ipynb", "1 + 1")
+    _write(tmp_path / "bad.ipynb", "raise ValueError('boom')")
+    assert execute.main([str(tmp_path), "-j", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "bad.ipynb" in out and "boom" in out
+    assert " s  " in out and "good.ipynb" in out
+
+
+def test_find_notebooks(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / ".ipynb_checkpoints").mkdir()
+    _write(tmp_path / "a" / "x.ipynb", "1")
+    _write(tmp_path / "a" / ".ipynb_checkpoints" / "x-checkpoint.ipynb", "1")
+    assert execute.find_notebooks([str(tmp_path)]) == [tmp_path / "a" / "x.ipynb"]
+    with pytest.raises(FileNotFoundError, match="neither a notebook"):
+        execute.find_notebooks([str(tmp_path / "missing.ipynb")])
+
+
+def test_main_with_no_notebooks(tmp_path, capsys):
+    assert execute.main([str(tmp_path)]) == 1
+    assert "no notebooks found" in capsys.readouterr().err
