@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 __all__ = ["notebook_env", "find_notebooks", "execute_notebook", "main"]
@@ -57,20 +59,30 @@ def find_notebooks(paths: list[str]) -> list[Path]:
 def execute_notebook(path: Path, timeout: int = 600) -> float:
     """Execute one notebook in place and return its wall-clock execution time in seconds."""
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     notebook_env()
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent.resolve())}},
-        record_timing=False,
-    )
-    start = time.perf_counter()
-    client.execute()
-    elapsed = time.perf_counter() - start
+    # IPC sockets in a private folder: the kernel is local, and over TCP it warns about
+    # unencrypted traffic on every start.
+    with tempfile.TemporaryDirectory(prefix="llmbook-kernel-") as sockets:
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent.resolve())}},
+            record_timing=False,
+        )
+        start = time.perf_counter()
+        try:
+            client.execute()
+        finally:  # we own the kernel manager, so we stop the kernel, also after an error
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+        elapsed = time.perf_counter() - start
     nbformat.write(nb, path)
     return elapsed
 
@@ -92,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no notebooks found", file=sys.stderr)
         return 1
     failures = 0
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    # "spawn": a forked child would inherit the parent's ZeroMQ sockets and threads and can hang
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn")) as pool:
         for path, elapsed, error in pool.map(_run, notebooks):
             if error:
                 failures += 1

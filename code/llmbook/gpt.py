@@ -2,7 +2,7 @@
 
 The layout follows GPT-2 (pre-norm blocks, learned positions, GELU MLP of width 4d,
 output head tied to the token embedding), so that its parameter count is exactly
-the formula derived in chapter 2 (Eq. eq-param-count). Chapter 3 builds each piece
+the formula derived in chapter 2 (Eq. eq-scale-param-count). Chapter 3 builds each piece
 (attention, masks, blocks) from scratch and proves it equal to PyTorch's own.
 """
 from __future__ import annotations
