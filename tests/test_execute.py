@@ -49,3 +49,15 @@ def test_find_notebooks(tmp_path):
 def test_main_with_no_notebooks(tmp_path, capsys):
     assert execute.main([str(tmp_path)]) == 1
     assert "no notebooks found" in capsys.readouterr().err
+
+
+def test_report_lists_times_budget_and_total(tmp_path, capsys):
+    _write(tmp_path / "good.ipynb", "1 + 1")
+    report = tmp_path / "report.md"
+    assert execute.main([str(tmp_path / "good.ipynb"), "--report", str(report)]) == 0
+    assert "total; 0 over the 90 s budget" in capsys.readouterr().out
+    text = report.read_text(encoding="utf-8")
+    assert "good.ipynb" in text and "✓" in text and "**合计**" in text
+    execute.write_report(report, [(tmp_path / "slow.ipynb", 120.0), (tmp_path / "bad.ipynb", None)])
+    text = report.read_text(encoding="utf-8")
+    assert "| 120.0 | 超出 |" in text and "执行失败" in text and "**120.0**" in text

@@ -3,7 +3,8 @@
 Each notebook runs in a fresh kernel, in its own folder, with the same
 environment the test suite uses (see :func:`notebook_env`), and is written
 back with its new outputs. The execution time of each notebook is printed,
-so the 90-second budget of the book can be checked at a glance.
+so the 90-second budget of the book can be checked at a glance; ``--report FILE``
+also writes them, with the total, as a Markdown table (the build report).
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-__all__ = ["notebook_env", "find_notebooks", "execute_notebook", "main"]
+__all__ = ["BUDGET_S", "notebook_env", "find_notebooks", "execute_notebook", "write_report", "main"]
+
+BUDGET_S = 90.0  # the most seconds one notebook may take on a 2-core CPU
 
 # The environment every notebook runs in, here and under pytest/nbval (tests/conftest.py):
 # one thread per kernel (two kernels share the two cores under ``pytest -n 2``, and a fixed
@@ -94,24 +97,57 @@ def _run(path: Path) -> tuple[Path, float | None, str]:
         return path, None, f"{type(err).__name__}: {err}"
 
 
+def write_report(path: str | os.PathLike, times: list[tuple[Path, float | None]], jobs: int = 1) -> None:
+    """Write a Markdown table of each notebook's execution time, its budget status and the total."""
+    import platform
+
+    import torch
+
+    lines = [
+        "# 笔记本执行时间",
+        "",
+        f"机器：{os.cpu_count()} 个 CPU 核，Python {platform.python_version()}，PyTorch {torch.__version__}；"
+        f"同时执行 {jobs} 个笔记本；预算：每个笔记本不超过 {BUDGET_S:.0f} 秒。",
+        "",
+        "| 笔记本 | 时间（秒） | 预算 |",
+        "| --- | ---: | --- |",
+    ]
+    for nb, elapsed in times:
+        if elapsed is None:
+            lines.append(f"| `{nb}` | — | 执行失败 |")
+        else:
+            lines.append(f"| `{nb}` | {elapsed:.1f} | {'超出' if elapsed > BUDGET_S else '✓'} |")
+    total = sum(t for _, t in times if t is not None)
+    lines += [f"| **合计** | **{total:.1f}** | |", ""]
+    Path(path).write_text("\n".join(lines), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", default=["chapters"], help="notebooks or folders")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="notebooks executed at once")
+    parser.add_argument("--report", metavar="FILE", help="also write the times as a Markdown table")
     args = parser.parse_args(argv)
     notebooks = find_notebooks(args.paths)
     if not notebooks:
         print("no notebooks found", file=sys.stderr)
         return 1
-    failures = 0
+    failures, times = 0, []
     # "spawn": a forked child would inherit the parent's ZeroMQ sockets and threads and can hang
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn")) as pool:
         for path, elapsed, error in pool.map(_run, notebooks):
+            times.append((path, elapsed))
             if error:
                 failures += 1
                 print(f"FAILED  {path}\n{error}", flush=True)
             else:
                 print(f"{elapsed:6.1f} s  {path}", flush=True)
+    total = sum(t for _, t in times if t is not None)
+    over = [p for p, t in times if t is not None and t > BUDGET_S]
+    print(f"{total:6.1f} s  total; {len(over)} over the {BUDGET_S:.0f} s budget", flush=True)
+    if args.report:
+        write_report(args.report, times, args.jobs)
+        print(f"report written to {args.report}", flush=True)
     return 1 if failures else 0
 
 
