@@ -81,3 +81,79 @@ def test_bad_inputs():
 def test_config_errors(kw, msg):
     with pytest.raises(ValueError, match=msg):
         small(**kw)
+
+
+def test_forward_accepts_block_size_and_rejects_longer_sequences():
+    model = GPT(small()).eval()
+    logits, _ = model(torch.zeros(2, 16, dtype=torch.long))
+    assert logits.shape == (2, 16, 37)
+    with pytest.raises(ValueError, match="sequence length 40 exceeds block_size=16; crop"):
+        model(torch.zeros(2, 40, dtype=torch.long))
+    with pytest.raises(ValueError, match="exceeds block_size=16"):
+        model.hidden_states(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_generate_crops_a_long_prompt_to_the_last_block():
+    torch.manual_seed(0)
+    model = GPT(small()).eval()
+    prompt = torch.randint(0, 37, (2, 40))  # longer than block_size = 16
+    out = model.generate(prompt, 5, temperature=0)
+    assert out.shape == (2, 45) and torch.equal(out[:, :40], prompt)
+    cropped = model.generate(prompt[:, -16:], 1, temperature=0)
+    assert torch.equal(out[:, 40], cropped[:, -1])  # the first new token sees the last 16 only
+
+
+def test_generate_zero_new_tokens_returns_the_prompt():
+    model = GPT(small()).eval()
+    prompt = torch.tensor([[1, 2, 3]])
+    assert torch.equal(model.generate(prompt, 0), prompt)
+
+
+@pytest.mark.parametrize(
+    "prompt,msg",
+    [
+        (torch.zeros(1, 0, dtype=torch.long), r"the prompt is empty \(shape \(1, 0\)\).*<bos>"),
+        (torch.zeros(3, dtype=torch.long), r"prompt must have shape \(B, T\), got \(3,\); .*idx\[None\]"),
+        (torch.zeros(1, 2, 3, dtype=torch.long), r"prompt must have shape \(B, T\), got \(1, 2, 3\)"),
+        (torch.tensor([[1, 37]]), r"prompt: token ids must lie in \[0, 37\), got min 1 and max 37; .*<unk>"),
+        (torch.tensor([[-1, 2]]), r"token ids must lie in \[0, 37\), got min -1"),
+    ],
+)
+def test_generate_rejects_bad_prompts(prompt, msg):
+    with pytest.raises(ValueError, match=msg):
+        GPT(small()).generate(prompt, 3)
+
+
+def test_generate_rejects_prompts_of_the_wrong_type():
+    model = GPT(small())
+    with pytest.raises(TypeError, match=r"prompt must hold integer token ids.*\.long\(\)"):
+        model.generate(torch.zeros(1, 2), 3)
+    with pytest.raises(TypeError, match=r"prompt must be a tensor.*torch.tensor\(\[ids\]\)"):
+        model.generate([[1, 2]], 3)
+    with pytest.raises(TypeError, match="idx must hold integer token ids"):
+        model(torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("n", [-1, 2.0, True, None])
+def test_generate_rejects_bad_max_new_tokens(n):
+    with pytest.raises(ValueError, match="max_new_tokens must be a non-negative int"):
+        GPT(small()).generate(torch.zeros(1, 1, dtype=torch.long), n)
+
+
+@pytest.mark.parametrize("t", [float("nan"), float("inf"), -0.5, "1"])
+def test_generate_rejects_bad_temperatures(t):
+    with pytest.raises(ValueError, match="temperature must be >= 0 and finite"):
+        GPT(small()).generate(torch.zeros(1, 1, dtype=torch.long), 2, temperature=t)
+
+
+def test_unknown_characters_become_unk_and_the_model_accepts_them():
+    from llmbook.tokenizers import CharTokenizer
+
+    tok = CharTokenizer.from_texts(["好评好评", "差评"])  # vocabulary: specials + 好 评 差
+    ids = tok.encode("好货！", add_bos_eos=True)  # 货 and ！ were never seen
+    assert ids == [tok.bos_id, tok.token_to_id("好"), tok.unk_id, tok.unk_id, tok.eos_id]
+    assert tok.decode(ids, skip_specials=False) == "<bos>好<unk><unk><eos>"
+    torch.manual_seed(0)
+    model = GPT(small(vocab_size=len(tok))).eval()
+    out = model.generate(torch.tensor([ids]), 4, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, len(ids) + 4) and int(out.max()) < len(tok)

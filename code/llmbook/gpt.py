@@ -118,20 +118,32 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    def _check_ids(self, idx: torch.Tensor, name: str) -> None:
+        """Raise a helpful error unless idx is a (B, T) integer tensor of ids in [0, V)."""
+        if not isinstance(idx, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor of token ids of shape (B, T), got "
+                            f"{type(idx).__name__}; build one with torch.tensor([ids])")
+        if idx.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"{name} must hold integer token ids (torch.long), got {idx.dtype}; "
+                            "convert with .long()")
+        if idx.dim() != 2:
+            hint = "; for a single sequence use idx[None]" if idx.dim() == 1 else ""
+            raise ValueError(f"{name} must have shape (B, T), got {tuple(idx.shape)}{hint}")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
+            raise ValueError(
+                f"{name}: token ids must lie in [0, {self.config.vocab_size}), "
+                f"got min {int(idx.min())} and max {int(idx.max())}; encode text with the "
+                "tokenizer the model was trained with (it maps unknown characters to <unk>)"
+            )
+
     def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
         """Final-layer representations (B, T, d) of token ids idx (B, T)."""
-        if idx.dim() != 2:
-            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
+        self._check_ids(idx, "idx")
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(
                 f"sequence length {T} exceeds block_size={self.config.block_size}; "
                 "crop the input or build the model with a larger block_size"
-            )
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
-            raise ValueError(
-                f"token ids must lie in [0, {self.config.vocab_size}), "
-                f"got min {int(idx.min())} and max {int(idx.max())}"
             )
         pos = torch.arange(T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, d)
@@ -158,9 +170,23 @@ class GPT(nn.Module):
         self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append max_new_tokens sampled tokens to idx (B, T); temperature 0 means greedy."""
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        """Append max_new_tokens sampled tokens to idx (B, T); temperature 0 means greedy.
+
+        Only the last block_size tokens of a longer prompt are seen by the model.
+        """
+        self._check_ids(idx, "prompt")
+        if idx.shape[1] == 0:
+            raise ValueError(
+                f"the prompt is empty (shape {tuple(idx.shape)}): the model needs at least one "
+                "token to condition on; start from <bos>, e.g. torch.full((B, 1), tokenizer.bos_id)"
+            )
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
+                or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not temperature >= 0 or math.isinf(temperature):
+            raise ValueError(f"temperature must be >= 0 and finite (0 means greedy), "
+                             f"got {temperature!r}")
         for _ in range(max_new_tokens):
             logits, _ = self(idx[:, -self.config.block_size:])
             logits = logits[:, -1, :]
