@@ -12,41 +12,22 @@ Needs Chromium (``apt-get install chromium`` or ``LLMBOOK_CHROMIUM``) and pypdf.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
+from llmbook.book import NO_CHROMIUM, find_chromium, toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#666">'
           '<span class="title"></span> · <span class="pageNumber"></span></div>')
 
 
-def toc_pages(root: Path = ROOT) -> list[str]:
-    """Document names of the pages in _toc.yml, in reading order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    walk(toc.get("parts"))
-    walk(toc.get("chapters"))
-    return pages
-
-
 def chromium() -> str:
     """Path of a Chromium executable, or SystemExit with how to get one."""
-    path = os.environ.get("LLMBOOK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = find_chromium()
     if not path:
-        raise SystemExit("no Chromium found: apt-get install chromium, or set LLMBOOK_CHROMIUM")
+        raise SystemExit(NO_CHROMIUM)
     return path
 
 

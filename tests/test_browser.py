@@ -13,14 +13,14 @@ a temporary folder first.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from llmbook.book import NO_CHROMIUM, find_chromium, toc_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
@@ -30,43 +30,13 @@ playwright_api = pytest.importorskip(
 )
 
 
-def _chromium() -> str | None:
-    """Path of a Chromium executable: LLMBOOK_CHROMIUM, else chromium on the PATH."""
-    explicit = os.environ.get("LLMBOOK_CHROMIUM")
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-CHROMIUM = _chromium()
+CHROMIUM = find_chromium()
 # the jupyter-book command of this Python environment
 JUPYTER_BOOK = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="no Chromium found: install it (Debian/Ubuntu: apt-get install chromium) "
-    "or set LLMBOOK_CHROMIUM to a Chromium or Chrome executable",
+    reason=NO_CHROMIUM,
 )
-
-
-def toc_pages() -> list[str]:
-    """Document names of every page in _toc.yml, in reading order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    walk(toc.get("parts"))
-    walk(toc.get("chapters"))
-    return pages
 
 
 def _sources() -> list[Path]:

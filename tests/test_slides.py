@@ -7,7 +7,6 @@ import base64
 import importlib.util
 import io
 import json
-import os
 import re
 import shutil
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from llmbook.book import NO_CHROMIUM, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("build_slides", ROOT / "scripts" / "build_slides.py")
@@ -445,25 +446,12 @@ def test_numbers_match_the_built_book():
 
 
 # ----------------------------------------------------------------------------- in a browser
-def _chromium():
-    """Path of a Chromium executable, found as tests/test_browser.py finds it."""
-    explicit = os.environ.get("LLMBOOK_CHROMIUM")
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_deck_navigates_and_typesets_offline(real):
     playwright_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed: pip install -r requirements.txt")
-    chromium = _chromium()
+    chromium = find_chromium()
     if chromium is None:
-        pytest.skip("no Chromium found: install it (Debian/Ubuntu: apt-get install chromium) "
-                    "or set LLMBOOK_CHROMIUM to a Chromium or Chrome executable")
+        pytest.skip(NO_CHROMIUM)
     _, decks, out = real
     name = next(n for n, d in sorted(decks.items()) if n != "index.html" and "\\tag{" in d)
     errors, network = [], []
