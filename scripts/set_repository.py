@@ -34,7 +34,7 @@ if "google.colab" in sys.modules:
         raise RuntimeError("this copy of the book does not know its repository: run it locally (see README.md)")
     if not os.path.isdir("/content/llmbook"):
         !git clone -q --depth 1 {REPO} /content/llmbook
-        %pip install -q snownlp==0.12.3 mplfonts==0.0.11 jieba==0.42.1
+        %pip install -q snownlp==0.12.3 mplfonts==0.0.11 jieba==0.42.1 sacrebleu==2.6.0
     sys.path.insert(0, "/content/llmbook/code")
     os.chdir("/content/llmbook/{folder}")
 """
