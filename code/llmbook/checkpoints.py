@@ -25,7 +25,7 @@ __all__ = ["FORMAT", "Checkpoint", "ChecksumError", "sha256_file", "checksum_pat
            "save_checkpoint", "load_checkpoint"]
 
 FORMAT = "llmbook-checkpoint-v1"
-_MODELS = {"GPT": (GPT, GPTConfig)}  # model classes a checkpoint may hold, by name
+_MODELS = {"GPT": (GPT, GPTConfig)}  # model classes a checkpoint may hold, by name (see _models)
 _TOKENIZERS = {"CharTokenizer": tokenizers.CharTokenizer,
                "WordTokenizer": tokenizers.WordTokenizer}
 
@@ -60,12 +60,19 @@ def checksum_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _models() -> dict[str, tuple[type, type]]:
+    """Model classes a checkpoint may hold: the GPT and the recurrent LM of section 5.1."""
+    from llmbook.charlm import CharRNNConfig, CharRNNLM  # late import: charlm imports this module
+
+    return {**_MODELS, "CharRNNLM": (CharRNNLM, CharRNNConfig)}
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer: tokenizers.Vocabulary,
                     meta: dict | None = None, reproduce: str | None = None) -> str:
     """Write model + config + tokenizer (+ meta) to ``path``, record and return its SHA-256."""
-    name = type(model).__name__
-    if name not in _MODELS or not isinstance(model, _MODELS[name][0]):
-        raise TypeError(f"cannot checkpoint a {name}; supported models: {sorted(_MODELS)}")
+    name, models = type(model).__name__, _models()
+    if name not in models or not isinstance(model, models[name][0]):
+        raise TypeError(f"cannot checkpoint a {name}; supported models: {sorted(models)}")
     tok_name = type(tokenizer).__name__
     if tok_name not in _TOKENIZERS:
         raise TypeError(f"cannot checkpoint a {tok_name}; supported tokenizers: "
@@ -109,11 +116,12 @@ def load_checkpoint(path: str | os.PathLike, sha256: str | None = None,
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a checkpoint written by llmbook.checkpoints "
                          f"(format {FORMAT!r}); {how}")
-    if payload["model_class"] not in _MODELS or payload["tokenizer"]["class"] not in _TOKENIZERS:
+    models = _models()
+    if payload["model_class"] not in models or payload["tokenizer"]["class"] not in _TOKENIZERS:
         raise ValueError(f"{path} holds a {payload['model_class']} with a "
                          f"{payload['tokenizer']['class']}; this version of llmbook loads "
-                         f"{sorted(_MODELS)} with {sorted(_TOKENIZERS)}")
-    model_cls, config_cls = _MODELS[payload["model_class"]]
+                         f"{sorted(models)} with {sorted(_TOKENIZERS)}")
+    model_cls, config_cls = models[payload["model_class"]]
     model = model_cls(config_cls(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     tok = payload["tokenizer"]
