@@ -3,7 +3,8 @@
 The layout follows GPT-2 (pre-norm blocks, learned positions, GELU MLP of width 4d,
 output head tied to the token embedding), so that its parameter count is exactly
 the formula derived in chapter 2 (Eq. eq-scale-param-count). Chapter 3 builds each piece
-(attention, masks, blocks) from scratch and proves it equal to PyTorch's own.
+(attention, masks, blocks) from scratch and proves it equal to PyTorch's own. Section 8.2
+adds a KV cache for generation (GPT.forward_with_cache, GPT.generate_with_cache).
 """
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["GPTConfig", "GPT", "count_parameters", "param_count_formula"]
+__all__ = ["GPTConfig", "GPT", "KVCache", "count_parameters", "param_count_formula",
+           "generation_flops", "kv_cache_numel"]
+
+# Per layer, the keys and values of every position seen so far: (B, nh, t, hs) each.
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -91,6 +96,39 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
+
+
+def _attend_with_cache(attn: CausalSelfAttention, x: torch.Tensor,
+                       past: tuple[torch.Tensor, torch.Tensor] | None
+                       ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Causal attention of t new positions x (B, t, C) over the cached keys/values and their own."""
+    B, t, C = x.shape
+    q, k, v = attn.c_attn(x).split(C, dim=2)
+    # (B, t, C) -> (B, nh, t, hs)
+    q, k, v = (z.view(B, t, attn.n_head, C // attn.n_head).transpose(1, 2) for z in (q, k, v))
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)  # (B, nh, s, hs)
+    s = k.shape[2]
+    mask, causal = None, False
+    if past is None:
+        causal = t > 1  # no cache: the same call as CausalSelfAttention.forward
+    elif t > 1:  # new query i sits at position s - t + i and sees keys 0 .. s - t + i
+        mask = torch.ones(t, s, dtype=torch.bool, device=x.device).tril(diagonal=s - t)
+    y = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=causal,
+        dropout_p=attn.dropout if attn.training else 0.0,
+    )
+    y = y.transpose(1, 2).contiguous().view(B, t, C)  # (B, nh, t, hs) -> (B, t, C)
+    return attn.resid_dropout(attn.c_proj(y)), (k, v)
+
+
+def _block_with_cache(block: Block, x: torch.Tensor,
+                      past: tuple[torch.Tensor, torch.Tensor] | None
+                      ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Block.forward for new positions only, reading and extending one layer's cache."""
+    a, kv = _attend_with_cache(block.attn, block.ln_1(x), past)
+    x = x + a
+    return x + block.mlp(block.ln_2(x)), kv
 
 
 class GPT(nn.Module):
@@ -199,6 +237,98 @@ class GPT(nn.Module):
         return idx
 
 
+    def forward_with_cache(
+        self, idx: torch.Tensor, past_kv: KVCache | None = None
+    ) -> tuple[torch.Tensor, KVCache]:
+        """Logits (B, t, V) of new tokens idx (B, t) after the cached ones, and the grown cache.
+
+        Only the new positions are computed; their keys and values are appended to the
+        cache (Eq. eq-inf-cached-flops). Positions must stay below block_size.
+        """
+        self._check_ids(idx, "idx")
+        B, t = idx.shape
+        past_len = self._check_cache(past_kv, B)
+        if t == 0:
+            raise ValueError("idx has no new tokens (shape (B, 0)); pass at least one token")
+        if past_len + t > self.config.block_size:
+            raise ValueError(
+                f"the cache holds {past_len} positions and idx adds {t}: {past_len + t} exceeds "
+                f"block_size={self.config.block_size}, the number of position embeddings; "
+                "beyond it use generate_with_cache (it falls back to a sliding window)"
+            )
+        pos = torch.arange(past_len, past_len + t, device=idx.device)  # absolute positions
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, t, d)
+        cache: KVCache = []
+        for i, block in enumerate(self.h):
+            x, kv = _block_with_cache(block, x, None if past_kv is None else past_kv[i])
+            cache.append(kv)
+        return self.lm_head(self.ln_f(x)), cache
+
+    def _check_cache(self, past_kv: KVCache | None, batch: int) -> int:
+        """Length of a valid cache for a batch of `batch` sequences (0 for None)."""
+        if past_kv is None:
+            return 0
+        L = self.config.n_layer
+        if not isinstance(past_kv, (list, tuple)) or len(past_kv) != L:
+            raise ValueError(f"past_kv must be the list of {L} (keys, values) pairs returned by "
+                             "forward_with_cache, or None to start a new cache")
+        k = past_kv[0][0]
+        nh, hs = self.config.n_head, self.config.n_embd // self.config.n_head
+        if k.dim() != 4 or k.shape[0] != batch or k.shape[1] != nh or k.shape[3] != hs:
+            raise ValueError(f"past_kv holds keys of shape {tuple(k.shape)}, expected "
+                             f"({batch}, {nh}, t, {hs}) for a batch of {batch}; use the cache "
+                             "of the same sequences")
+        return k.shape[2]
+
+    @torch.no_grad()
+    def generate_with_cache(
+        self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The tokens generate() gives, computing each step from a KV cache (Eq. eq-inf-ratio).
+
+        A cache is only valid while the whole sequence fits in block_size: generate() then
+        slides its window, which shifts every position. From that step on this method
+        recomputes the last block_size tokens without a cache, exactly like generate().
+        """
+        self._check_generate_args(idx, max_new_tokens, temperature)
+        T = self.config.block_size
+        cache = None
+        for _ in range(max_new_tokens):
+            if idx.shape[1] > T:  # the window slides: a cache cannot follow, recompute
+                cache = None
+                logits, _ = self(idx[:, -T:])
+            elif cache is None:  # prefill: the whole prompt at once
+                logits, cache = self.forward_with_cache(idx)
+            else:  # one new token, attending to the cached ones
+                logits, cache = self.forward_with_cache(idx[:, -1:], cache)
+            logits = logits[:, -1, :]
+            if temperature == 0:
+                nxt = logits.argmax(dim=-1, keepdim=True)
+            else:
+                probs = F.softmax(logits / temperature, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)
+            idx = torch.cat([idx, nxt], dim=1)
+        return idx
+
+    def _check_generate_args(self, idx: torch.Tensor, max_new_tokens: int,
+                             temperature: float) -> None:
+        """The argument checks of generate(), for generate_with_cache."""
+        self._check_ids(idx, "prompt")
+        if idx.shape[1] == 0:
+            raise ValueError(
+                f"the prompt is empty (shape {tuple(idx.shape)}): the model needs at least one "
+                "token to condition on; start from <bos>, e.g. torch.full((B, 1), tokenizer.bos_id)"
+            )
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
+                or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not temperature >= 0 or math.isinf(temperature):
+            raise ValueError(f"temperature must be >= 0 and finite (0 means greedy), "
+                             f"got {temperature!r}")
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of distinct trainable parameters (a tied matrix counts once)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -214,3 +344,40 @@ def param_count_formula(cfg: GPTConfig) -> int:
         per_layer = 12 * d * d + 2 * d  # two LayerNorm weights only
         final_ln = d
     return V * d + T * d + L * per_layer + final_ln
+
+
+def generation_flops(cfg: GPTConfig, prompt_len: int, max_new_tokens: int,
+                     use_cache: bool) -> int:
+    """Matrix-multiply FLOPs of generating max_new_tokens tokens (Eqs. eq-inf-full-flops and
+    eq-inf-cached-flops).
+
+    Counts as chapter 2 does (Eq. eq-scale-flops-exact): 2 per multiply-add, full T x T
+    attention scores, output layer at every computed position. The sequence must fit in
+    block_size (prompt_len + max_new_tokens - 1 <= block_size).
+    """
+    for name, value in (("prompt_len", prompt_len), ("max_new_tokens", max_new_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if prompt_len + max_new_tokens - 1 > cfg.block_size:
+        raise ValueError(f"prompt_len + max_new_tokens - 1 = {prompt_len + max_new_tokens - 1} "
+                         f"exceeds block_size={cfg.block_size}; the formula assumes no sliding "
+                         "window")
+    L, d, V = cfg.n_layer, cfg.n_embd, cfg.vocab_size
+    per_token = 2 * (12 * L * d * d + V * d)  # weight matrices and the tied output layer
+    total = 0
+    for t in range(prompt_len, prompt_len + max_new_tokens):  # t = context length of this step
+        if use_cache and t > prompt_len:  # one new position attends to t keys
+            total += per_token + 4 * L * t * d
+        else:  # all t positions: t (per_token + 4 L t d), full t x t scores
+            total += t * (per_token + 4 * L * t * d)
+    return total
+
+
+def kv_cache_numel(cfg: GPTConfig, length: int, batch: int = 1) -> int:
+    """Numbers stored in the KV cache of `batch` sequences of `length` tokens: 2 B L t d."""
+    if isinstance(length, bool) or not isinstance(length, int) or not 0 <= length <= cfg.block_size:
+        raise ValueError(f"length must be an int in [0, block_size={cfg.block_size}], "
+                         f"got {length!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    return 2 * batch * cfg.n_layer * length * cfg.n_embd
