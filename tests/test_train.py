@@ -9,7 +9,7 @@ from llmbook.tokenizers import CharTokenizer
 from llmbook.train import (
     SequenceClassifier, TrainConfig, encode_stream, evaluate_classifier, evaluate_lm,
     lm_batch, lm_eval_batches, lr_multiplier, make_optimizer, pad_batch, train_classifier,
-    train_lm, unigram_loss,
+    train_lm, unigram_loss, learning_curve,
 )
 
 
@@ -244,3 +244,13 @@ def test_classification_rejects_mismatched_labels():
         train_classifier(clf, [[1, 2]], [0, 1], TrainConfig(steps=1), pad_id=0)
     with pytest.raises(ValueError, match="need as many labels as inputs"):
         evaluate_classifier(clf, [], [], pad_id=0)
+
+
+def test_learning_curve_averages_train_losses_between_evaluations():
+    history = [{"step": 1, "train_loss": 4.0}, {"step": 2, "train_loss": 2.0, "valid_loss": 3.5},
+               {"step": 3, "train_loss": 1.0}, {"step": 4, "train_loss": 0.0, "valid_loss": 0.7},
+               {"step": 5, "train_loss": 9.0}]  # no evaluation after step 5: not in the curve
+    assert learning_curve(history) == [
+        {"step": 2, "train_loss": 3.0, "valid_loss": 3.5},
+        {"step": 4, "train_loss": 0.5, "valid_loss": 0.7}]
+    assert learning_curve([]) == []

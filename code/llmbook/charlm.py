@@ -36,7 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llmbook import checkpoints, utils
-from llmbook.train import TrainConfig, encode_stream, evaluate_lm, pad_batch, train_lm, unigram_loss
+from llmbook.train import (TrainConfig, encode_stream, evaluate_lm, learning_curve, pad_batch,
+                           train_lm, unigram_loss)
 
 __all__ = ["CELLS", "CharRNNConfig", "CharRNNLM", "review_nll", "CharLMTrainConfig",
            "DEFAULT_PATH", "COMMAND", "train_charlm", "save_charlm", "load_charlm", "main"]
@@ -289,23 +290,11 @@ def train_charlm(cfg: CharLMTrainConfig, log=print) -> tuple[CharRNNLM, object, 
             "valid_loss": evaluate_lm(model, valid_stream),
             "unigram_valid_loss": unigram_loss(train_stream, valid_stream, len(tokenizer)),
             "train_tokens": len(train_stream),
-            "history": _curve(history),
+            "history": learning_curve(history),
         }
         return model, tokenizer, meta
     finally:
         torch.set_num_threads(threads_before)
-
-
-def _curve(history: list[dict]) -> list[dict]:
-    """At each evaluation: the step, the mean train loss since the last one, the valid loss."""
-    curve, window = [], []
-    for record in history:
-        window.append(record["train_loss"])
-        if "valid_loss" in record:
-            curve.append({"step": record["step"], "train_loss": sum(window) / len(window),
-                          "valid_loss": record["valid_loss"]})
-            window = []
-    return curve
 
 
 def _format(record: dict) -> str:

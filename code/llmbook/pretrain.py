@@ -31,7 +31,8 @@ import torch
 from llmbook import checkpoints, data, utils
 from llmbook.gpt import GPT, GPTConfig, count_parameters
 from llmbook.tokenizers import CharTokenizer
-from llmbook.train import TrainConfig, encode_stream, evaluate_lm, train_lm, unigram_loss
+from llmbook.train import (TrainConfig, encode_stream, evaluate_lm, learning_curve, train_lm,
+                           unigram_loss)
 
 __all__ = ["PretrainConfig", "DEFAULT_PATH", "COMMAND", "prepare_data", "pretrain",
            "load_pretrained", "main"]
@@ -106,21 +107,9 @@ def _pretrain(cfg: PretrainConfig, log) -> tuple[GPT, CharTokenizer, dict]:
         "unigram_valid_loss": unigram_loss(train_stream, valid_stream, len(tokenizer)),
         "train_tokens": len(train_stream),
         "valid_tokens": len(valid_stream),
-        "history": _curve(history),
+        "history": learning_curve(history),
     }
     return model, tokenizer, meta
-
-
-def _curve(history: list[dict]) -> list[dict]:
-    """At each evaluation: the step, the mean train loss since the last one, the valid loss."""
-    curve, window = [], []
-    for record in history:
-        window.append(record["train_loss"])
-        if "valid_loss" in record:
-            curve.append({"step": record["step"], "train_loss": sum(window) / len(window),
-                          "valid_loss": record["valid_loss"]})
-            window = []
-    return curve
 
 
 def load_pretrained(path: str | Path = DEFAULT_PATH) -> checkpoints.Checkpoint:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 __all__ = [
     "TrainConfig", "lr_multiplier", "make_optimizer",
     "encode_stream", "lm_batch", "lm_eval_batches", "evaluate_lm", "train_lm", "unigram_loss",
+    "learning_curve",
     "pad_batch", "SequenceClassifier", "train_classifier", "evaluate_classifier",
 ]
 
@@ -216,6 +217,19 @@ def train_lm(model: nn.Module, stream: torch.Tensor, cfg: TrainConfig,
 
 
 # ---------------------------------------------------------------------------- classification
+def learning_curve(history: list[dict]) -> list[dict]:
+    """At each evaluation of ``train_lm``'s history: the step, the mean train loss since the last
+    evaluation, and the valid loss (what the shipped checkpoints store as their curve)."""
+    curve, window = [], []
+    for record in history:
+        window.append(record["train_loss"])
+        if "valid_loss" in record:
+            curve.append({"step": record["step"], "train_loss": sum(window) / len(window),
+                          "valid_loss": record["valid_loss"]})
+            window = []
+    return curve
+
+
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, max_len: int | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad (and truncate to max_len) token-id lists: ids (B, T) and lengths (B,)."""
