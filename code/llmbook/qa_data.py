@@ -240,12 +240,3 @@ def build_tokenizer() -> CharTokenizer:
         [t for q in QUESTION_TEMPLATES.values() for ts in q.values() for t in ts] + ["0123456789"]
     text = "".join(parts).replace("{n}", "").replace("{a}", "")
     return CharTokenizer(sorted(set(text)))
-
-
-def build_tokenizer() -> CharTokenizer:
-    """The character vocabulary of every template, name and value (independent of any sample)."""
-    parts = list(SURNAMES) + list(GIVEN_NAMES) + list(CITIES) + list(JOBS) + list(ORGS) + \
-        [t for ts in FACT_TEMPLATES.values() for t in ts] + \
-        [t for q in QUESTION_TEMPLATES.values() for ts in q.values() for t in ts] + ["0123456789"]
-    text = "".join(parts).replace("{n}", "").replace("{a}", "")
-    return CharTokenizer(sorted(set(text)))
