@@ -146,7 +146,7 @@ def test_review_nll_windows_score_each_target_once(tok):
 def test_checkpoint_round_trip_and_checksum_failure(tmp_path, tok):
     m = small(len(tok), cell="gru")
     path = tmp_path / "lm.pt"
-    with pytest.raises(TypeError, match=r"cannot checkpoint a Linear; supported models: \['CharRNNLM', 'GPT'\]"):
+    with pytest.raises(TypeError, match=r"cannot checkpoint a Linear; supported models: \['CharRNNLM', 'GPT', 'SpanReader'\]"):
         checkpoints.save_checkpoint(path, torch.nn.Linear(2, 2), tok)
     with pytest.raises(TypeError, match="save_charlm saves a CharRNNLM"):
         charlm.save_charlm(path, torch.nn.Linear(2, 2), tok)

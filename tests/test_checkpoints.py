@@ -94,7 +94,7 @@ def test_load_refuses_an_unknown_model_class(tmp_path):
     path = tmp_path / "future.pt"
     torch.save({"format": checkpoints.FORMAT, "model_class": "Mamba", "config": {},
                 "state_dict": {}, "tokenizer": {"class": "CharTokenizer"}}, path)
-    with pytest.raises(ValueError, match=r"holds a Mamba .*this version of llmbook loads \['CharRNNLM', 'GPT'\]"):
+    with pytest.raises(ValueError, match=r"holds a Mamba .*this version of llmbook loads \['CharRNNLM', 'GPT', 'SpanReader'\]"):
         load_checkpoint(path, sha256=sha256_file(path))
 
 

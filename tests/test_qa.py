@@ -170,3 +170,19 @@ def test_make_collection_documents_and_gold():
     assert (docs, questions) == qa.make_collection(20, 50, seed=0)
     with pytest.raises(ValueError, match="n_people must be an int >= 2"):
         qa.make_collection(1, 5)
+
+
+def test_reader_checkpoint_round_trip_and_checksum_failure(tmp_path):
+    model = qa.SpanReader(qa.ReaderConfig(vocab_size=len(qa.build_tokenizer()), d_model=8,
+                                          n_heads=2, n_layers=1, d_ff=16, max_len=32))
+    path = tmp_path / "reader.pt"
+    digest = qa.save_reader(path, model, {"note": "test"})
+    loaded, tok, meta = qa.load_reader(path)
+    assert meta == {"note": "test"} and not loaded.training and tok.vocab == qa.build_tokenizer().vocab
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    with pytest.raises(TypeError, match="save_reader saves a SpanReader"):
+        qa.save_reader(path, torch.nn.Linear(2, 2))
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(checkpoints.ChecksumError, match=f"but {digest} was expected.*python -m llmbook.qa"):
+        qa.load_reader(path)

@@ -61,10 +61,12 @@ def checksum_path(path: str | os.PathLike) -> Path:
 
 
 def _models() -> dict[str, tuple[type, type]]:
-    """Model classes a checkpoint may hold: the GPT and the recurrent LM of section 5.1."""
-    from llmbook.charlm import CharRNNConfig, CharRNNLM  # late import: charlm imports this module
+    """Model classes a checkpoint may hold: the GPT, the recurrent LM (5.1), the QA reader (6.3)."""
+    from llmbook.charlm import CharRNNConfig, CharRNNLM  # late imports: both import this module
+    from llmbook.qa import ReaderConfig, SpanReader
 
-    return {**_MODELS, "CharRNNLM": (CharRNNLM, CharRNNConfig)}
+    return {**_MODELS, "CharRNNLM": (CharRNNLM, CharRNNConfig),
+            "SpanReader": (SpanReader, ReaderConfig)}
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, tokenizer: tokenizers.Vocabulary,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import math
 import sys
 import time
@@ -259,7 +258,6 @@ def predict(model: SpanReader, tokenizer: CharTokenizer, examples, max_answer_le
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "checkpoints" / "qa_reader.pt"
 COMMAND = "python -m llmbook.qa"
-_FORMAT = "llmbook-qa-reader-v2"
 
 
 @dataclass
@@ -276,38 +274,19 @@ class ReaderSetup:
 
 
 def save_reader(path: str | Path, model: SpanReader, meta: dict | None = None) -> str:
-    """Write config + state dict (+ meta) to ``path``; record and return its SHA-256."""
-    payload = {"format": _FORMAT, "config": dataclasses.asdict(model.config),
-               "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-               "meta": dict(meta or {})}
-    path = Path(path)
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    path.write_bytes(buffer.getvalue())
-    digest = checkpoints.sha256_file(path)
-    checkpoints.checksum_path(path).write_text(f"{digest}  {path.name}\n", encoding="utf-8")
-    return digest
+    """Write the reader with its tokenizer (+ meta) by llmbook.checkpoints; return its SHA-256."""
+    if not isinstance(model, SpanReader):
+        raise TypeError(f"save_reader saves a SpanReader, got {type(model).__name__}")
+    return checkpoints.save_checkpoint(path, model, build_tokenizer(), meta, reproduce=COMMAND)
 
 
 def load_reader(path: str | Path = DEFAULT_PATH) -> tuple[SpanReader, CharTokenizer, dict]:
     """Load a reader after checking its recorded SHA-256; returns (model in eval mode, tokenizer, meta)."""
-    path = Path(path)
-    how = f"reproduce it with `{COMMAND}` (from the repository root)"
-    record = checkpoints.checksum_path(path)
-    if not path.is_file() or not record.is_file():
-        raise FileNotFoundError(f"reader checkpoint {path} or its checksum {record.name} is "
-                                f"missing; {how}")
-    expected = record.read_text(encoding="utf-8").split()[0]
-    actual = checkpoints.sha256_file(path)
-    if actual != expected:
-        raise checkpoints.ChecksumError(f"{path} has SHA-256 {actual}, but {expected} was "
-                                        f"recorded: the file is damaged; {how}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a reader checkpoint ({_FORMAT}); {how}")
-    model = SpanReader(ReaderConfig(**payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval(), build_tokenizer(), payload["meta"]
+    ck = checkpoints.load_checkpoint(path, reproduce=COMMAND)
+    if not isinstance(ck.model, SpanReader):
+        raise ValueError(f"{path} holds a {type(ck.model).__name__}, not a SpanReader; "
+                         f"reproduce the reader with `{COMMAND}`")
+    return ck.model, ck.tokenizer, ck.meta
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,4 +341,8 @@ def train_default_reader(setup: ReaderSetup | None = None, log=None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main: under `python -m` this file is __main__, and a model
+    # built from __main__.SpanReader is not the llmbook.qa.SpanReader that checkpoints expects.
+    from llmbook.qa import main as _main
+
+    sys.exit(_main())
