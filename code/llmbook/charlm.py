@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llmbook import checkpoints, utils
+from llmbook.gpt import GPT
 from llmbook.train import (TrainConfig, encode_stream, evaluate_lm, learning_curve, pad_batch,
                            train_lm, unigram_loss)
 
@@ -98,23 +99,11 @@ class CharRNNLM(nn.Module):
         nn.init.zeros_(self.lm_head.bias)
 
     def _check_ids(self, idx: torch.Tensor, name: str) -> None:
-        """Raise a helpful error unless idx is a non-empty (B, T) tensor of ids in [0, V)."""
-        if not isinstance(idx, torch.Tensor):
-            raise TypeError(f"{name} must be a tensor of token ids of shape (B, T), got "
-                            f"{type(idx).__name__}; build one with torch.tensor([ids])")
-        if idx.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{name} must hold integer token ids (torch.long), got {idx.dtype}; "
-                            "convert with .long()")
-        if idx.dim() != 2:
-            hint = "; for a single sequence use idx[None]" if idx.dim() == 1 else ""
-            raise ValueError(f"{name} must have shape (B, T), got {tuple(idx.shape)}{hint}")
+        """GPT's checks (a (B, T) tensor of integer ids in [0, V)), and: not empty."""
+        GPT._check_ids(self, idx, name)  # uses only self.config.vocab_size
         if idx.numel() == 0:
             raise ValueError(f"{name} is empty (shape {tuple(idx.shape)}); a recurrent model "
                              "needs at least one token, e.g. <bos>")
-        V = self.config.vocab_size
-        if int(idx.min()) < 0 or int(idx.max()) >= V:
-            raise ValueError(f"{name}: token ids must lie in [0, {V}), got min {int(idx.min())} "
-                             f"and max {int(idx.max())}; encode text with the model's tokenizer")
 
     def hidden_states(self, idx: torch.Tensor, state=None) -> torch.Tensor:
         """Top-layer hidden states (B, T, H) of ids (B, T), from ``state`` (zeros if None)."""
