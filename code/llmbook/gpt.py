@@ -212,19 +212,7 @@ class GPT(nn.Module):
 
         Only the last block_size tokens of a longer prompt are seen by the model.
         """
-        self._check_ids(idx, "prompt")
-        if idx.shape[1] == 0:
-            raise ValueError(
-                f"the prompt is empty (shape {tuple(idx.shape)}): the model needs at least one "
-                "token to condition on; start from <bos>, e.g. torch.full((B, 1), tokenizer.bos_id)"
-            )
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
-                or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-                or not temperature >= 0 or math.isinf(temperature):
-            raise ValueError(f"temperature must be >= 0 and finite (0 means greedy), "
-                             f"got {temperature!r}")
+        self._check_generate_args(idx, max_new_tokens, temperature)
         for _ in range(max_new_tokens):
             logits, _ = self(idx[:, -self.config.block_size:])
             logits = logits[:, -1, :]
@@ -313,7 +301,7 @@ class GPT(nn.Module):
 
     def _check_generate_args(self, idx: torch.Tensor, max_new_tokens: int,
                              temperature: float) -> None:
-        """The argument checks of generate(), for generate_with_cache."""
+        """Check the arguments of generate() and generate_with_cache() (helpful errors)."""
         self._check_ids(idx, "prompt")
         if idx.shape[1] == 0:
             raise ValueError(
