@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -25,6 +29,29 @@ def test_execute_notebook_stores_outputs_in_the_book_environment(tmp_path):
     texts = [c.outputs[0]["text"].strip() for c in nb.cells]
     assert texts == ["0 1", "1", tmp_path.name]
     assert all(c.execution_count == i + 1 for i, c in enumerate(nb.cells))
+
+
+def test_kernels_use_the_avx2_code_paths(tmp_path):
+    # AVX-512 kernels round sums differently; the book pins AVX2 so stored outputs match on any x86 CPU
+    path = tmp_path / "nb.ipynb"
+    _write(
+        path,
+        "import os, torch\n"
+        "print(os.environ['ATEN_CPU_CAPABILITY'], os.environ['MKL_CBWR'], os.environ['ONEDNN_MAX_CPU_ISA'])\n"
+        "print(torch.backends.cpu.get_cpu_capability())",
+    )
+    execute.execute_notebook(path)
+    text = nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].split()
+    assert text[:3] == ["avx2", "AVX2", "AVX2"]
+    assert not text[3].startswith("AVX512")  # AVX2 where the CPU has it, plain code where it does not
+
+
+def test_importing_llmbook_sets_the_kernel_defaults_before_torch():
+    code = "import llmbook, os, torch; print(os.environ['MKL_CBWR'], torch.backends.cpu.get_cpu_capability())"
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "ATEN_CPU_CAPABILITY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    word, capability = out.stdout.split()
+    assert word == "AVX2" and not capability.startswith("AVX512")
 
 
 def test_main_reports_failures_and_times(tmp_path, capsys):

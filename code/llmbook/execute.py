@@ -17,6 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from llmbook import CPU_KERNEL_ENV
+
 __all__ = ["BUDGET_S", "notebook_env", "find_notebooks", "execute_notebook", "write_report", "main"]
 
 BUDGET_S = 90.0  # the most seconds one notebook may take on a 2-core CPU
@@ -24,8 +26,10 @@ BUDGET_S = 90.0  # the most seconds one notebook may take on a 2-core CPU
 # The environment every notebook runs in, here and under pytest/nbval (tests/conftest.py):
 # one thread per kernel (two kernels share the two cores under ``pytest -n 2``, and a fixed
 # thread count keeps floating-point reductions identical), fixed hash seed (set iteration
-# order), no progress bars, no GPU unless the reader asks for one.
+# order), no progress bars, no GPU unless the reader asks for one; and the AVX2 code paths of
+# PyTorch, MKL and oneDNN on every x86 CPU (see ``llmbook.CPU_KERNEL_ENV``).
 NOTEBOOK_ENV = {
+    **CPU_KERNEL_ENV,
     "PYTHONHASHSEED": "0",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
