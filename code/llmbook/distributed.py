@@ -202,10 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = DDPConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DDPConfig)})
     torch.set_num_threads(1)
-    dist.init_process_group(args.backend)
+    if args.backend == "nccl":  # one GPU per process on a node, chosen before NCCL starts
+        if not torch.cuda.is_available():
+            print("error: --backend nccl needs CUDA GPUs, and torch sees none; use --backend gloo on a CPU",
+                  file=sys.stderr)
+            return 2
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+        dist.init_process_group(args.backend, device_id=device)  # binds the group to this GPU
+    else:
+        dist.init_process_group(args.backend)
     try:
-        if args.backend == "nccl":  # one GPU per process on a node
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         stream = torch.load(args.stream, weights_only=True) if args.stream else None
         result = ddp_run(cfg, stream)
         if result is not None:
@@ -220,18 +227,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def launch(cfg: DDPConfig, nproc: int = 2, out: str | Path | None = None,
-           timeout: float = 120.0, stream: str | Path | None = None) -> tuple[dict, str]:
+           timeout: float = 120.0, stream: str | Path | None = None,
+           backend: str = "gloo") -> tuple[dict, str]:
     """Run main() under torchrun with nproc processes; return rank 0's results and its stdout.
 
-    ``stream``: optional file of token ids (see ``main --stream``).
+    ``stream``: optional file of token ids (see ``main --stream``); ``backend``: gloo (CPU) or
+    nccl (one CUDA GPU per process).
     """
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ValueError(f"nproc must be a positive int, got {nproc!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     shard(torch.empty(cfg.batch_size), 0, nproc)  # fail here, not in the subprocesses
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(out) if out is not None else Path(tmp) / "ddp.pt"
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "llmbook.distributed", "--out", str(path)]
+               f"--nproc_per_node={nproc}", "-m", "llmbook.distributed", "--out", str(path),
+               "--backend", backend]
         for f in dataclasses.fields(DDPConfig):
             cmd += [f"--{f.name.replace('_', '-')}", str(getattr(cfg, f.name))]
         if stream is not None:
