@@ -82,6 +82,8 @@ def test_bad_input():
         m(torch.zeros(1, 0, dtype=torch.long))
     with pytest.raises(ValueError, match="targets have shape"):
         m(torch.tensor([[1, 2]]), torch.tensor([[1]]))
+    with pytest.raises(TypeError, match=r"targets must be a tensor of token ids"):
+        m(torch.tensor([[1, 2]]), [[2, 3]])
 
 
 def test_generate_carries_the_state_and_matches_greedy_recomputation():

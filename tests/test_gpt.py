@@ -69,6 +69,14 @@ def test_bad_inputs():
         model.generate(torch.zeros(1, 1, dtype=torch.long), 1, temperature=-1)
 
 
+@pytest.mark.parametrize("targets", [[[1, 2, 3, 4]], (1, 2, 3, 4), 3])
+def test_forward_rejects_targets_that_are_not_tensors(targets):
+    # a clear TypeError (not an AttributeError on .shape), as CharRNNLM gives
+    model = GPT(small())
+    with pytest.raises(TypeError, match=r"targets must be a tensor of token ids of shape \(B, T\)"):
+        model(torch.zeros(1, 4, dtype=torch.long), targets)
+
+
 @pytest.mark.parametrize(
     "kw,msg",
     [

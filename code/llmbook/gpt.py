@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["GPTConfig", "GPT", "KVCache", "count_parameters", "param_count_formula",
-           "generation_flops", "kv_cache_numel"]
+__all__ = ["GPTConfig", "GPT", "KVCache", "check_targets", "count_parameters",
+           "param_count_formula", "generation_flops", "kv_cache_numel"]
 
 # Per layer, the keys and values of every position seen so far: (B, nh, t, hs) each.
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -131,6 +131,15 @@ def _block_with_cache(block: Block, x: torch.Tensor,
     return x + block.mlp(block.ln_2(x)), kv
 
 
+def check_targets(idx: torch.Tensor, targets) -> None:
+    """Targets of a language model: a tensor of token ids with the shape (B, T) of ``idx``."""
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a tensor of token ids of shape (B, T) like idx, "
+                        f"got {type(targets).__name__}; build one with torch.tensor(...)")
+    if targets.shape != idx.shape:
+        raise ValueError(f"targets have shape {tuple(targets.shape)} but idx has {tuple(idx.shape)}")
+
+
 class GPT(nn.Module):
     """Token + position embeddings, L blocks, a final LayerNorm and a tied output head."""
 
@@ -196,10 +205,7 @@ class GPT(nn.Module):
         logits = self.lm_head(self.hidden_states(idx))
         loss = None
         if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(
-                    f"targets have shape {tuple(targets.shape)} but idx has {tuple(idx.shape)}"
-                )
+            check_targets(idx, targets)
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
         return logits, loss
 
