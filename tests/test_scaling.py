@@ -165,3 +165,20 @@ def test_main_refuses_to_overwrite_stored_results_with_part_of_the_grid(capsys):
     with pytest.raises(SystemExit):
         scaling.main(["--widths", "16"])
     assert "--widths runs part of the grid" in capsys.readouterr().err
+
+
+def test_measured_frontier_keeps_runs_better_than_every_cheaper_one():
+    N = [10, 10, 20, 20, 40]
+    D = [1, 4, 1, 4, 1]  # C = 6ND: 60, 240, 120, 480, 240
+    L = [5.0, 4.0, 4.5, 4.2, 3.9]
+    # by C: 60 (5.0, kept), 120 (4.5, kept), 240 (4.0, kept; the other run at 240 follows it
+    # in input order: 3.9 < 4.0, kept), 480 (4.2, worse than 3.9: dropped)
+    assert scaling.measured_frontier(N, D, L) == [0, 2, 1, 4]
+    assert scaling.measured_frontier([5], [7], [1.0]) == [0]
+    stored = scaling.load_results()["points"]
+    idx = scaling.measured_frontier([p["N"] for p in stored], [p["D"] for p in stored],
+                                    [p["valid_loss"] for p in stored])
+    losses = [stored[k]["valid_loss"] for k in idx]
+    assert losses == sorted(losses, reverse=True) and stored[idx[-1]]["width"] == max(p["width"] for p in stored)
+    with pytest.raises(ValueError, match="same length"):
+        scaling.measured_frontier([1, 2], [1], [1.0, 2.0])

@@ -16,7 +16,8 @@ The fits:
 * ``fit_power_law``: L(N) = E + A N^-alpha by nonlinear least squares (Eq. eq-scal-ln-e);
 * ``fit_loglog``: log L = log A - alpha log N by linear least squares, no E (Eq. eq-scal-ln);
 * ``fit_loss_surface``: L(N, D) = E + A/N^a + B/D^b (Eq. eq-scal-lnd), fitted on log L;
-* ``compute_optimal``: the closed-form N_opt(C), D_opt(C) at C = 6ND (Eq. eq-scal-nopt).
+* ``compute_optimal``: the closed-form N_opt(C), D_opt(C) at C = 6ND (Eq. eq-scal-nopt);
+* ``measured_frontier``: the runs on the measured compute frontier (no cheaper run is better).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ from llmbook.train import TrainConfig, encode_stream, evaluate_lm, train_lm
 
 __all__ = ["SweepConfig", "DEFAULT_PATH", "COMMAND", "non_embedding_params", "sweep_data",
            "run_point", "run_sweep", "save_results", "load_results", "fit_loglog",
-           "fit_power_law", "SurfaceFit", "fit_loss_surface", "compute_optimal", "main"]
+           "fit_power_law", "SurfaceFit", "fit_loss_surface", "compute_optimal",
+           "measured_frontier", "main"]
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "checkpoints" / "scaling_results.json"
 COMMAND = "python -m llmbook.scaling"
@@ -258,6 +260,23 @@ def compute_optimal(fit: SurfaceFit, C: float | np.ndarray) -> tuple[np.ndarray,
     G = (fit.a * fit.A / (fit.b * fit.B)) ** (1.0 / (fit.a + fit.b))
     N_opt = G * (C / 6.0) ** (fit.b / (fit.a + fit.b))
     return N_opt, C / (6.0 * N_opt)
+
+
+def measured_frontier(N: Sequence[float], D: Sequence[float], L: Sequence[float]) -> list[int]:
+    """Indices of the runs with a lower loss than every run of smaller or equal C = 6ND, by C.
+
+    Read as a step function, their losses are the lower envelope of loss against compute: the
+    best loss the measured runs reach on a budget C.
+    """
+    N, L = _check_xy(N, L, 1)
+    D, _ = _check_xy(D, L, 1, names=("D", "L"))
+    order = np.argsort(6.0 * N * D, kind="stable")
+    frontier, best = [], math.inf
+    for k in order:
+        if L[k] < best:
+            frontier.append(int(k))
+            best = L[k]
+    return frontier
 
 
 def main(argv: list[str] | None = None) -> int:
