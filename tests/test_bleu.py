@@ -54,10 +54,25 @@ REFS = ["2024年3月15日", "下午7点40分", "1205.50美元", "三千零五", 
 @pytest.mark.parametrize("method", ["zh", "char"])
 def test_equals_sacrebleu(method):
     ours = bleu.corpus_bleu(HYPS, REFS, tokenize_method=method)
-    theirs = sacrebleu.corpus_bleu(HYPS, [REFS], tokenize=method)
+    theirs = sacrebleu.corpus_bleu(HYPS, [REFS], tokenize=method, smooth_method="none")
     assert math.isclose(ours.score, theirs.score, rel_tol=1e-12)
     assert list(ours.matches) == theirs.counts and list(ours.totals) == theirs.totals
     assert (ours.hyp_len, ours.ref_len) == (theirs.sys_len, theirs.ref_len)
+
+
+@pytest.mark.parametrize("method", ["zh", "char"])
+def test_zero_match_order_is_unsmoothed(method):
+    # no 3-gram or 4-gram in common: without smoothing BLEU is 0, as in sacreBLEU with
+    # smooth_method="none"; sacreBLEU's default exponential smoothing gives a positive score
+    hyp, ref = "下午7点45分", "下午8点40分"
+    ours = bleu.corpus_bleu([hyp], [ref], tokenize_method=method)
+    assert ours.matches[2] == ours.matches[3] == 0 and ours.score == 0.0
+    theirs = sacrebleu.corpus_bleu([hyp], [[ref]], tokenize=method, smooth_method="none")
+    assert theirs.score == 0.0 and list(ours.matches) == theirs.counts
+    smoothed = sacrebleu.corpus_bleu([hyp], [[ref]], tokenize=method).score
+    assert smoothed > 10
+    if method == "zh":  # p = 4/6, 1/5, then 1/(2 * 4) and 1/(4 * 3) for the empty orders
+        assert math.isclose(smoothed, 100 * 720 ** -0.25, rel_tol=1e-9)
 
 
 def test_zh_tokenizer_equals_sacrebleu():

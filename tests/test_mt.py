@@ -115,3 +115,19 @@ def test_tokenizers_and_batches():
         mt.encode_sources("March 5, 2024", st)
     with pytest.raises(ValueError, match="need at least one pair"):
         mt.build_tokenizers([])
+
+
+def test_length_groups_sort_by_source_length_and_keep_every_pair():
+    pairs = mt.make_corpus({"number": 20, "time": 20, "date": 10}, seed=3)
+    groups = mt.length_groups(pairs, 3)
+    assert [len(g) for g in groups] == [16, 17, 17]
+    assert sorted(p for g in groups for p in g) == sorted(pairs)
+    lengths = [len(p.source) for g in groups for p in g]
+    assert lengths == sorted(lengths)
+    st, tt = mt.build_tokenizers(pairs)
+    widths = [mt.encode_pairs(g, st, tt)[0].shape[1] for g in groups]
+    assert widths[0] < widths[-1] == mt.encode_pairs(pairs, st, tt)[0].shape[1]  # less padding
+    assert mt.length_groups(pairs, 1) == [sorted(pairs, key=lambda p: len(p.source))]
+    for bad in (0, 51, 2.0, True):
+        with pytest.raises(ValueError, match=r"n_groups must be an int in \[1, 50\]"):
+            mt.length_groups(pairs, bad)

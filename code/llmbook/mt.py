@@ -26,7 +26,7 @@ from llmbook.tokenizers import CharTokenizer
 
 __all__ = ["KINDS", "Pair", "english_number", "chinese_number", "number_pair", "date_pair",
            "time_pair", "amount_pair", "make_corpus", "split_corpus", "build_tokenizers",
-           "encode_sources", "encode_pairs"]
+           "encode_sources", "encode_pairs", "length_groups"]
 
 KINDS = ("number", "date", "time", "amount")
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -213,3 +213,17 @@ def encode_pairs(pairs: Sequence[Pair], src_tok: CharTokenizer, tgt_tok: CharTok
     tgt_in = _pad([[tgt_tok.bos_id] + y for y in ys], tgt_tok.pad_id)
     tgt_out = _pad([y + [tgt_tok.eos_id] for y in ys], tgt_tok.pad_id)
     return src, tgt_in, tgt_out
+
+
+def length_groups(pairs: Sequence[Pair], n_groups: int) -> list[list[Pair]]:
+    """Sort pairs by source length and cut them into n_groups consecutive groups of near-equal size.
+
+    Each group padded on its own (``encode_pairs``) needs less padding than the whole batch; the
+    summed token losses, and so the mean of Eq. (eq-mt-tf), do not depend on the grouping.
+    """
+    if isinstance(n_groups, bool) or not isinstance(n_groups, int) or not 1 <= n_groups <= len(pairs):
+        raise ValueError(f"n_groups must be an int in [1, {len(pairs)}] (the number of pairs), "
+                         f"got {n_groups!r}")
+    ordered = sorted(pairs, key=lambda p: len(p.source))  # stable: ties keep their order
+    return [list(ordered[g * len(ordered) // n_groups:(g + 1) * len(ordered) // n_groups])
+            for g in range(n_groups)]
