@@ -17,7 +17,7 @@ Reproduce the shipped checkpoint with one command, from the repository root::
 
 It uses the data, split and vocabulary of ``llmbook.pretrain`` (the same 2000 characters as the
 GPT checkpoint), trains with ``train.train_lm`` on the train texts (one CPU thread, fixed
-seed; about 9 minutes on the book's 2-core CPU, as in README's table of checkpoints; it prints
+seed; about 8 minutes on the book's 2-core CPU (447 s measured), as in README's table of checkpoints; it prints
 the time it took), and writes ``checkpoints/reviews_char_lstm.pt`` with its SHA-256 next to it
 (``save_charlm`` / ``load_charlm``: the format of ``llmbook.checkpoints``).
 """

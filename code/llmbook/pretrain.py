@@ -9,7 +9,7 @@ It reads the deduplicated reviews (``data.load_reviews(dedupe=True)``), splits t
 GPT on next-character prediction over the train texts (never the test split), measures the
 loss on the validation texts, writes ``checkpoints/reviews_char_gpt.pt`` with its SHA-256 in
 ``checkpoints/reviews_char_gpt.pt.sha256``, and prints the checksum and the time it took
-(about 10 minutes on the book's 2-core CPU). Settings can be overridden for experiments,
+(about 15 minutes on the book's 2-core CPU: 907 s and 916 s measured). Settings can be overridden for experiments,
 e.g. ``python -m llmbook.pretrain --steps 500 --out /tmp/small.pt``; the shipped file uses
 the defaults of ``PretrainConfig``.
 
